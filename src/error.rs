@@ -264,7 +264,7 @@ impl Serialize for Body<'_> {
 
 /// Classifies any SDK error: service errors by their error code, everything
 /// else (dispatch, timeout, response) as a transport failure.
-fn from_sdk_error<E, R>(error: &SdkError<E, R>) -> Error
+fn from_sdk_error<E, R>(error: &SdkError<E, R>, classify: fn(&E) -> ErrorKind) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: fmt::Debug,
@@ -272,9 +272,7 @@ where
     match error {
         SdkError::ServiceError(context) => {
             let service_error = context.err();
-            let kind = service_error
-                .code()
-                .map_or(ErrorKind::Unknown, ErrorKind::from_code);
+            let kind = classify(service_error);
             Error::from_metadata(
                 kind,
                 service_error.code(),
@@ -297,33 +295,48 @@ where
     }
 }
 
-impl<R: fmt::Debug>
-    From<SdkError<aws_sdk_bedrockruntime::operation::converse_stream::ConverseStreamError, R>>
-    for Error
-{
-    fn from(
-        error: SdkError<aws_sdk_bedrockruntime::operation::converse_stream::ConverseStreamError, R>,
-    ) -> Self {
-        from_sdk_error(&error)
+use aws_sdk_bedrockruntime::operation::converse_stream::ConverseStreamError;
+use aws_sdk_bedrockruntime::types::error::ConverseStreamOutputError;
+
+impl<R: fmt::Debug> From<SdkError<ConverseStreamError, R>> for Error {
+    fn from(error: SdkError<ConverseStreamError, R>) -> Self {
+        from_sdk_error(&error, |error| {
+            error
+                .code()
+                .map_or(ErrorKind::Unknown, ErrorKind::from_code)
+        })
     }
 }
 
-impl<R: fmt::Debug>
-    From<SdkError<aws_sdk_bedrockruntime::types::error::ConverseStreamOutputError, R>> for Error
-{
-    fn from(
-        error: SdkError<aws_sdk_bedrockruntime::types::error::ConverseStreamOutputError, R>,
-    ) -> Self {
-        from_sdk_error(&error)
+impl<R: fmt::Debug> From<SdkError<ConverseStreamOutputError, R>> for Error {
+    fn from(error: SdkError<ConverseStreamOutputError, R>) -> Self {
+        from_sdk_error(&error, stream_error_kind)
     }
 }
 
-impl From<aws_sdk_bedrockruntime::types::error::ConverseStreamOutputError> for Error {
-    fn from(error: aws_sdk_bedrockruntime::types::error::ConverseStreamOutputError) -> Self {
-        let kind = error
+impl From<ConverseStreamOutputError> for Error {
+    fn from(error: ConverseStreamOutputError) -> Self {
+        Error::from_metadata(
+            stream_error_kind(&error),
+            error.code(),
+            error.message(),
+            &error,
+        )
+    }
+}
+
+/// In-stream exceptions are known by their variant: the SDK does not fill in
+/// the error code of the exceptions it models in an event stream.
+fn stream_error_kind(error: &ConverseStreamOutputError) -> ErrorKind {
+    match error {
+        ConverseStreamOutputError::ThrottlingException(_) => ErrorKind::Throttling,
+        ConverseStreamOutputError::ModelStreamErrorException(_) => ErrorKind::ModelStream,
+        ConverseStreamOutputError::InternalServerException(_) => ErrorKind::InternalServer,
+        ConverseStreamOutputError::ServiceUnavailableException(_) => ErrorKind::ServiceUnavailable,
+        ConverseStreamOutputError::ValidationException(_) => ErrorKind::Validation,
+        other => other
             .code()
-            .map_or(ErrorKind::Unknown, ErrorKind::from_code);
-        Error::from_metadata(kind, error.code(), error.message(), &error)
+            .map_or(ErrorKind::Unknown, ErrorKind::from_code),
     }
 }
 
