@@ -77,6 +77,7 @@ pin_project! {
     /// # drop(body);
     /// # Ok(())
     /// # }
+    /// # let _ = example;
     /// ```
     #[must_use = "streams do nothing unless polled"]
     #[project = SseStreamProj]

@@ -44,6 +44,11 @@
 //!         frame::end(out);
 //!     }
 //! }
+//!
+//! let mut encoder = bedrock_sse::Encoder::new(Tokens);
+//! let mut out = BytesMut::new();
+//! encoder.finish(&mut out); // no messageStop: an error
+//! assert!(out.starts_with(b"event: error\n"));
 //! ```
 
 mod bedrock;
@@ -52,7 +57,7 @@ mod openai;
 mod text;
 
 pub use bedrock::Bedrock;
-pub use openai::OpenAi;
+pub use openai::{finish_reason, OpenAi};
 pub use text::Text;
 
 use std::fmt;
