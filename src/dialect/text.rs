@@ -59,24 +59,22 @@ impl Dialect for Text {
         let ConverseStreamOutput::ContentBlockDelta(delta) = event else {
             return;
         };
-        match &delta.delta {
-            Some(ContentBlockDelta::Text(text)) => {
-                if self.text.write(out, text) {
-                    frame::end(out);
-                }
-            }
+        let mark = out.len();
+        let written = match &delta.delta {
+            Some(ContentBlockDelta::Text(text)) => self.text.write(out, text),
             Some(ContentBlockDelta::ReasoningContent(ReasoningContentBlockDelta::Text(text)))
                 if self.with_reasoning =>
             {
-                let mark = out.len();
                 frame::event_name(out, "reasoning");
-                if self.reasoning.write(out, text) {
-                    frame::end(out);
-                } else {
-                    out.truncate(mark);
-                }
+                self.reasoning.write(out, text)
             }
-            _ => {}
+            _ => false,
+        };
+        if written {
+            frame::end(out);
+        } else {
+            // Nothing to send (an empty delta): not even the event name.
+            out.truncate(mark);
         }
     }
 
