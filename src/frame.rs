@@ -26,7 +26,7 @@ pub fn event_name(out: &mut BytesMut, name: &str) {
 }
 
 /// Writes one `data: <line>` field. `line` must not contain CR or LF; any that
-/// it does contain are dropped. Use [`data_text`] for arbitrary text.
+/// it does contain are dropped. Use [`TextLines`] for arbitrary text.
 pub fn data_line(out: &mut BytesMut, line: &str) {
     out.put_slice(b"data: ");
     put_single_line(out, line);

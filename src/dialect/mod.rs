@@ -10,7 +10,7 @@
 //! | [`Bedrock`] | clients that know the Converse API | `event: contentBlockDelta` + Bedrock's JSON |
 //! | [`OpenAi`] | OpenAI SDKs and tools | a `chat.completion.chunk` |
 //!
-//! Implement the trait to add your own; the [`frame`](crate::frame) module has
+//! Implement the trait to add your own; the [`frame`] module has
 //! the byte-level pieces.
 //!
 //! ```
