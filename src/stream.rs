@@ -162,6 +162,14 @@ where
         self
     }
 
+    /// Counts the stream's duration and time to first token from `at` (when
+    /// the HTTP request arrived, say) instead of from the first poll. A
+    /// `std::time::Instant` converts with `tokio::time::Instant::from_std`.
+    pub fn started_at(mut self, at: Instant) -> Self {
+        self.started = Some(at);
+        self
+    }
+
     /// Ends the stream with one retryable `shutting_down` error frame when
     /// `signal` completes, unless it has ended by then. Servers use this to
     /// end the streams still running at their drain deadline.

@@ -88,7 +88,9 @@ pub struct Summary {
     pub usage: Option<Usage>,
     /// Bedrock's own `metrics.latencyMs`, if `metadata` arrived.
     pub latency_ms: Option<u64>,
-    /// From the start of the stream to the first frame carrying model output.
+    /// From the start of the stream (its first poll, or
+    /// [`SseStream::started_at`](crate::SseStream::started_at)) to the first
+    /// frame carrying model output.
     pub time_to_first_token: Option<Duration>,
     /// From the start of the stream to its end.
     pub duration: Duration,

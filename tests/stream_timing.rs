@@ -219,3 +219,25 @@ async fn unknown_events_are_skipped_and_counted() {
     assert_eq!(frames.len(), 2);
     assert_eq!(summaries.lock().unwrap()[0].skipped_events, 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn times_count_from_the_given_start() {
+    let (summaries, callback) = collect_summary();
+    let request_arrived = Instant::now();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let events = text_reply(&["one"]);
+    let frames: Vec<_> = SseStream::new(
+        futures::stream::iter(events.into_iter().map(Ok::<_, Error>)),
+        Text::new(),
+    )
+    .started_at(request_arrived)
+    .on_complete(callback)
+    .collect()
+    .await;
+    assert_eq!(frames.len(), 2);
+    let summaries = summaries.lock().unwrap();
+    assert_eq!(
+        summaries[0].time_to_first_token,
+        Some(Duration::from_millis(300))
+    );
+}
