@@ -5,8 +5,6 @@
 //! straight into the output buffer. Absent optional fields are left out, as
 //! Bedrock leaves them out; blobs are base64, as on the wire.
 
-use std::collections::HashMap;
-
 use aws_sdk_bedrockruntime::types::{
     CitationLocation, CitationsDelta, ContentBlockDelta, ContentBlockDeltaEvent, ContentBlockStart,
     ContentBlockStartEvent, ContentBlockStopEvent, ConverseStreamMetadataEvent, ImageSource,
@@ -21,7 +19,7 @@ use serde::Serialize;
 pub(crate) struct Json<'a, T: ?Sized>(pub(crate) &'a T);
 
 /// Writes `"key": value` only when the value is present.
-fn entry<M: SerializeMap, V: Serialize + ?Sized>(
+pub(super) fn entry<M: SerializeMap, V: Serialize + ?Sized>(
     map: &mut M,
     key: &str,
     value: Option<&V>,
@@ -196,18 +194,19 @@ impl Serialize for SourceContents<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
         for content in self.0 {
-            seq.serialize_element(&OptionalText(content.text.as_deref()))?;
+            seq.serialize_element(&OptionalField("text", content.text.as_deref()))?;
         }
         seq.end()
     }
 }
 
-struct OptionalText<'a>(Option<&'a str>);
+/// `{"<key>": "<value>"}`, or `{}` when the value is absent.
+struct OptionalField<'a>(&'static str, Option<&'a str>);
 
-impl Serialize for OptionalText<'_> {
+impl Serialize for OptionalField<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(None)?;
-        entry(&mut map, "text", self.0)?;
+        entry(&mut map, self.0, self.1)?;
         map.end()
     }
 }
@@ -477,34 +476,20 @@ impl Serialize for CacheDetail<'_> {
     }
 }
 
-/// The trace: the prompt router's choice, and the guardrail's verdict (its
-/// model output and action reason; the per-policy assessments are left out).
+/// The trace: the prompt router's choice, and the guardrail's verdict with
+/// each guardrail's policy assessments (written by `bedrock_trace`).
 struct Trace<'a>(&'a aws_sdk_bedrockruntime::types::ConverseStreamTrace);
 
 impl Serialize for Trace<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(None)?;
         if let Some(guardrail) = &self.0.guardrail {
-            map.serialize_entry("guardrail", &Guardrail(guardrail))?;
+            map.serialize_entry("guardrail", &Json(guardrail))?;
         }
         if let Some(router) = &self.0.prompt_router {
-            let mut invoked = HashMap::with_capacity(1);
-            if let Some(model) = &router.invoked_model_id {
-                invoked.insert("invokedModelId", model.as_str());
-            }
+            let invoked = OptionalField("invokedModelId", router.invoked_model_id.as_deref());
             map.serialize_entry("promptRouter", &invoked)?;
         }
-        map.end()
-    }
-}
-
-struct Guardrail<'a>(&'a aws_sdk_bedrockruntime::types::GuardrailTraceAssessment);
-
-impl Serialize for Guardrail<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(None)?;
-        entry(&mut map, "modelOutput", self.0.model_output.as_ref())?;
-        entry(&mut map, "actionReason", self.0.action_reason.as_deref())?;
         map.end()
     }
 }

@@ -53,6 +53,7 @@
 
 mod bedrock;
 mod bedrock_json;
+mod bedrock_trace;
 mod openai;
 mod text;
 
