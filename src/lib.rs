@@ -17,6 +17,10 @@ mod turn;
 #[cfg_attr(docsrs, doc(cfg(feature = "mock")))]
 pub mod mock;
 
+#[cfg(feature = "server")]
+#[cfg_attr(docsrs, doc(cfg(feature = "server")))]
+pub mod server;
+
 pub use dialect::{Bedrock, Dialect, Format, OpenAi, Text};
 pub use encoder::Encoder;
 pub use error::{Error, ErrorKind};
