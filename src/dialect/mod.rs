@@ -58,6 +58,8 @@ mod openai;
 mod text;
 
 pub use bedrock::Bedrock;
+#[cfg(feature = "server")]
+pub(crate) use openai::CompletionUsage;
 pub use openai::{finish_reason, OpenAi};
 pub use text::Text;
 

@@ -11,7 +11,7 @@ use aws_sdk_bedrockruntime::types::{
 use bytes::BytesMut;
 use serde::Serialize;
 
-use crate::{frame, BlockKind, Dialect, Error, ErrorKind, Turn};
+use crate::{frame, BlockKind, Dialect, Error, ErrorKind, Turn, Usage};
 
 /// OpenAI's streaming Chat Completions format, for OpenAI SDKs and tools.
 ///
@@ -256,14 +256,7 @@ impl Dialect for OpenAi {
         let reason = finish_reason(turn.stop_reason(), turn.has_tool_use());
         self.chunk(out, Delta::default(), Some(reason));
         if self.include_usage {
-            let usage = turn.usage().map(|usage| CompletionUsage {
-                prompt_tokens: usage.input_tokens,
-                completion_tokens: usage.output_tokens,
-                total_tokens: usage.total_tokens,
-                prompt_tokens_details: usage
-                    .cache_read_input_tokens
-                    .map(|cached_tokens| PromptTokensDetails { cached_tokens }),
-            });
+            let usage = turn.usage().map(CompletionUsage::from);
             let chunk = Chunk {
                 id: &self.id,
                 object: "chat.completion.chunk",
@@ -387,8 +380,9 @@ struct Function<'a> {
     arguments: &'a str,
 }
 
+/// OpenAI's `usage` object, for streamed and whole completions alike.
 #[derive(Serialize)]
-struct CompletionUsage {
+pub(crate) struct CompletionUsage {
     prompt_tokens: u64,
     completion_tokens: u64,
     total_tokens: u64,
@@ -399,6 +393,19 @@ struct CompletionUsage {
 #[derive(Serialize)]
 struct PromptTokensDetails {
     cached_tokens: u64,
+}
+
+impl From<&Usage> for CompletionUsage {
+    fn from(usage: &Usage) -> Self {
+        Self {
+            prompt_tokens: usage.input_tokens,
+            completion_tokens: usage.output_tokens,
+            total_tokens: usage.total_tokens,
+            prompt_tokens_details: usage
+                .cache_read_input_tokens
+                .map(|cached_tokens| PromptTokensDetails { cached_tokens }),
+        }
+    }
 }
 
 #[derive(Serialize)]

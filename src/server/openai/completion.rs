@@ -12,7 +12,7 @@ use aws_sdk_bedrockruntime::types::{
 use bytes::{BufMut, BytesMut};
 use serde::Serialize;
 
-use crate::dialect::finish_reason;
+use crate::dialect::{finish_reason, CompletionUsage};
 use crate::{BlockKind, Dialect, Error, OpenAi, Turn};
 
 /// Aggregates a turn into a `chat.completion`; an error is [`Error::to_json`].
@@ -136,14 +136,7 @@ impl Dialect for Completion {
                 logprobs: None,
                 finish_reason: finish_reason(turn.stop_reason(), turn.has_tool_use()),
             }],
-            usage: turn.usage().map(|usage| CompletionUsage {
-                prompt_tokens: usage.input_tokens,
-                completion_tokens: usage.output_tokens,
-                total_tokens: usage.total_tokens,
-                prompt_tokens_details: usage
-                    .cache_read_input_tokens
-                    .map(|cached_tokens| PromptTokensDetails { cached_tokens }),
-            }),
+            usage: turn.usage().map(CompletionUsage::from),
         };
         // Serializing plain strings and numbers cannot fail.
         let _ = serde_json::to_writer(out.writer(), &completion);
@@ -199,20 +192,6 @@ struct ToolCall<'a> {
 struct Function<'a> {
     name: &'a str,
     arguments: &'a str,
-}
-
-#[derive(Serialize)]
-struct CompletionUsage {
-    prompt_tokens: u64,
-    completion_tokens: u64,
-    total_tokens: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    prompt_tokens_details: Option<PromptTokensDetails>,
-}
-
-#[derive(Serialize)]
-struct PromptTokensDetails {
-    cached_tokens: u64,
 }
 
 #[cfg(test)]
