@@ -86,7 +86,7 @@ impl TextLines {
     /// left to send: `text` is empty, or is only the LF half of a split CRLF.
     pub fn write(&mut self, out: &mut BytesMut, text: &str) -> bool {
         let mut text = text.as_bytes();
-        if self.after_cr {
+        if std::mem::take(&mut self.after_cr) {
             if let Some(rest) = text.strip_prefix(b"\n") {
                 text = rest;
             }
@@ -96,21 +96,17 @@ impl TextLines {
         }
         self.after_cr = text.last() == Some(&b'\r');
         let mut start = 0;
-        let mut index = 0;
-        while index < text.len() {
-            match text[index] {
-                b'\n' | b'\r' => {
-                    out.put_slice(b"data: ");
-                    out.put_slice(&text[start..index]);
-                    out.put_u8(b'\n');
-                    if text[index] == b'\r' && text.get(index + 1) == Some(&b'\n') {
-                        index += 1;
-                    }
-                    start = index + 1;
-                }
-                _ => {}
+        let mut breaks = memchr::memchr2_iter(b'\n', b'\r', text);
+        while let Some(at) = breaks.next() {
+            out.put_slice(b"data: ");
+            out.put_slice(&text[start..at]);
+            out.put_u8(b'\n');
+            start = at + 1;
+            if text[at] == b'\r' && text.get(at + 1) == Some(&b'\n') {
+                // The LF of a CRLF ends no line of its own.
+                breaks.next();
+                start += 1;
             }
-            index += 1;
         }
         // The text after the last line break; empty when the text ends with
         // one, which is exactly the empty last line a client needs to append
@@ -175,6 +171,11 @@ mod tests {
         assert_eq!(
             lines(&["a\r", "\n\n"]),
             ["data: a\ndata: \n", "data: \ndata: \n"]
+        );
+        // Only the one LF right after the CR is its other half.
+        assert_eq!(
+            lines(&["a\r", "\n", "\nb"]),
+            ["data: a\ndata: \n", "", "data: \ndata: b\n"]
         );
     }
 

@@ -8,7 +8,7 @@ use aws_sdk_bedrockruntime::types::{
     ContentBlockDelta, ContentBlockStart, ConverseStreamOutput, ReasoningContentBlockDelta,
     StopReason,
 };
-use bytes::BytesMut;
+use bytes::{BufMut, BytesMut};
 use serde::Serialize;
 
 use crate::{frame, BlockKind, Dialect, Error, ErrorKind, Turn, Usage};
@@ -45,6 +45,8 @@ pub struct OpenAi {
     role_sent: bool,
     /// Tool calls seen so far: ordinal, and whether any arguments were sent.
     tool_calls: Vec<(u32, bool)>,
+    /// The bytes around `delta.content` in a text chunk, made once per stream.
+    content_frame: Option<(Vec<u8>, Vec<u8>)>,
 }
 
 impl OpenAi {
@@ -60,6 +62,7 @@ impl OpenAi {
             include_usage: false,
             role_sent: false,
             tool_calls: Vec::new(),
+            content_frame: None,
         }
     }
 
@@ -123,6 +126,39 @@ impl OpenAi {
         frame::end(out);
     }
 
+    /// A text chunk, by far the most frequent: everything but the text is the
+    /// same in every one, so it is serialized once and copied after that.
+    /// The bytes are those [`chunk`](Self::chunk) writes.
+    fn content_chunk(&mut self, out: &mut BytesMut, text: &str) {
+        if self.content_frame.is_none() {
+            let mut template = BytesMut::new();
+            let delta = Delta {
+                content: Some(""),
+                ..Delta::default()
+            };
+            self.chunk(&mut template, delta, None);
+            // Inside JSON strings quotes are escaped, so the last unescaped
+            // `"content":""` is the delta's own.
+            let marker = b"\"content\":\"\"";
+            let Some(at) = template
+                .windows(marker.len())
+                .rposition(|window| window == marker)
+            else {
+                out.extend_from_slice(&template);
+                return;
+            };
+            let prefix = template[..at + marker.len() - 2].to_vec();
+            let suffix = template[at + marker.len()..].to_vec();
+            self.content_frame = Some((prefix, suffix));
+        }
+        if let Some((prefix, suffix)) = &self.content_frame {
+            out.extend_from_slice(prefix);
+            // A string always serializes.
+            let _ = serde_json::to_writer(BufMut::writer(&mut *out), text);
+            out.extend_from_slice(suffix);
+        }
+    }
+
     fn tool_call<'a>(&mut self, out: &mut BytesMut, call: ToolCall<'a>) {
         let calls = [call];
         let delta = Delta {
@@ -165,11 +201,15 @@ impl Dialect for OpenAi {
             }
             ConverseStreamOutput::ContentBlockDelta(delta) => match &delta.delta {
                 Some(ContentBlockDelta::Text(text)) if !text.is_empty() => {
-                    let delta = Delta {
-                        content: Some(text),
-                        ..Delta::default()
-                    };
-                    self.chunk(out, delta, None);
+                    if self.role_sent {
+                        self.content_chunk(out, text);
+                    } else {
+                        let delta = Delta {
+                            content: Some(text),
+                            ..Delta::default()
+                        };
+                        self.chunk(out, delta, None);
+                    }
                 }
                 Some(ContentBlockDelta::ReasoningContent(ReasoningContentBlockDelta::Text(
                     text,
@@ -422,4 +462,37 @@ struct ErrorObject<'a> {
     code: &'static str,
     status: u16,
     retryable: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The copied frame of a text chunk is byte for byte the serialized one.
+    #[test]
+    fn content_chunks_match_the_serialized_form() {
+        for include_usage in [false, true] {
+            let mut fast = OpenAi::new("model \"content\":\"\" x").include_usage(include_usage);
+            let mut slow = fast.clone();
+            fast.role_sent = true;
+            slow.role_sent = true;
+            for text in [
+                "hi",
+                "\"content\":\"\"",
+                "line\nbreak\r\u{0}",
+                "日本 👩‍👩‍👧",
+                " ",
+            ] {
+                let mut expected = BytesMut::new();
+                let delta = Delta {
+                    content: Some(text),
+                    ..Delta::default()
+                };
+                slow.chunk(&mut expected, delta, None);
+                let mut actual = BytesMut::new();
+                fast.content_chunk(&mut actual, text);
+                assert_eq!(actual, expected, "{text:?}");
+            }
+        }
+    }
 }
