@@ -284,6 +284,28 @@ const tests = {
     assert.deepEqual(posted, ["/prod/stream?format=text", "/prod/stream?format=text"]);
     await page.close();
   },
+
+  async "an API key, when given, is sent as x-api-key"(browser) {
+    const { page } = await openPage(browser);
+    const keys = [];
+    page.on("request", (request) => {
+      if (request.method() === "POST") keys.push(request.headers()["x-api-key"] ?? null);
+    });
+    await page.goto(baseUrl.href);
+    await page.locator("#prompt").fill("no key");
+    await page.locator("#send").click();
+    await page.locator(".message.assistant", { hasText: "no key" }).waitFor();
+    await waitIdle(page);
+    await page.locator("#settings summary").click();
+    await page.locator("#api-key").fill("  k3y  ");
+    await page.locator("#api-key").dispatchEvent("change");
+    await page.locator("#prompt").fill("with key");
+    await page.locator("#send").click();
+    await page.locator(".message.assistant", { hasText: "with key" }).waitFor();
+    await waitIdle(page);
+    assert.deepEqual(keys, [null, "k3y"]);
+    await page.close();
+  },
 };
 
 async function main() {
