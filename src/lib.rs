@@ -8,6 +8,7 @@ pub mod dialect;
 mod encoder;
 mod error;
 pub mod frame;
+mod id;
 mod options;
 mod stream;
 mod summary;

@@ -1,7 +1,5 @@
 //! The `openai` dialect: OpenAI `chat.completion.chunk` objects.
 
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_sdk_bedrockruntime::types::{
@@ -359,17 +357,7 @@ fn openai_error_type(kind: ErrorKind) -> &'static str {
 }
 
 fn new_id() -> String {
-    // RandomState is seeded per process and advanced per call: enough for
-    // ids that only have to be unique, not secret.
-    let mut hasher = RandomState::new().build_hasher();
-    hasher.write_u128(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |since| since.as_nanos()),
-    );
-    let high = hasher.finish();
-    hasher.write_u64(high);
-    format!("chatcmpl-{high:016x}{:016x}", hasher.finish())
+    format!("chatcmpl-{}", crate::id::unique_hex())
 }
 
 #[derive(Serialize)]

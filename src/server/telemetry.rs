@@ -4,9 +4,7 @@
 //! dialect) and how it went (status, outcome, stop reason, usage, time to first token,
 //! duration), and never the text of a prompt or a reply.
 
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use http::{HeaderMap, HeaderValue, Method};
 use tracing_subscriber::EnvFilter;
@@ -150,15 +148,7 @@ fn printable(value: &HeaderValue) -> Option<String> {
 
 /// A fresh request id: 32 hex digits.
 fn new_id() -> String {
-    let mut hasher = RandomState::new().build_hasher();
-    hasher.write_u128(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |since| since.as_nanos()),
-    );
-    let high = hasher.finish();
-    hasher.write_u64(high);
-    format!("{high:016x}{:016x}", hasher.finish())
+    crate::id::unique_hex()
 }
 
 #[cfg(test)]
