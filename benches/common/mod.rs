@@ -1,118 +1,16 @@
-//! Converse events in the shapes Bedrock sends, shared by the benchmarks.
+//! Recorded-shape replies for the benchmarks, built from the tests' fixtures
+//! of Converse events.
 #![allow(dead_code)]
 
-use aws_sdk_bedrockruntime::types::{
-    ContentBlockDelta, ContentBlockDeltaEvent, ContentBlockStart, ContentBlockStartEvent,
-    ContentBlockStopEvent, ConversationRole, ConverseStreamMetadataEvent, ConverseStreamMetrics,
-    ConverseStreamOutput, MessageStartEvent, MessageStopEvent, ReasoningContentBlockDelta,
-    StopReason, TokenUsage, ToolUseBlockDelta, ToolUseBlockStart,
+use aws_sdk_bedrockruntime::types::{ConverseStreamOutput, StopReason};
+
+#[path = "../../tests/common/mod.rs"]
+mod fixtures;
+
+pub use fixtures::{
+    block_stop, message_start, message_stop, metadata, reasoning_signature as signature,
+    reasoning_text as reasoning, text, tool_input, tool_start,
 };
-
-pub fn message_start() -> ConverseStreamOutput {
-    ConverseStreamOutput::MessageStart(
-        MessageStartEvent::builder()
-            .role(ConversationRole::Assistant)
-            .build()
-            .expect("role is set"),
-    )
-}
-
-pub fn delta(index: i32, delta: ContentBlockDelta) -> ConverseStreamOutput {
-    ConverseStreamOutput::ContentBlockDelta(
-        ContentBlockDeltaEvent::builder()
-            .content_block_index(index)
-            .delta(delta)
-            .build()
-            .expect("index and delta are set"),
-    )
-}
-
-pub fn text(index: i32, text: &str) -> ConverseStreamOutput {
-    delta(index, ContentBlockDelta::Text(text.to_owned()))
-}
-
-pub fn reasoning(index: i32, text: &str) -> ConverseStreamOutput {
-    delta(
-        index,
-        ContentBlockDelta::ReasoningContent(ReasoningContentBlockDelta::Text(text.to_owned())),
-    )
-}
-
-pub fn signature(index: i32, signature: &str) -> ConverseStreamOutput {
-    delta(
-        index,
-        ContentBlockDelta::ReasoningContent(ReasoningContentBlockDelta::Signature(
-            signature.to_owned(),
-        )),
-    )
-}
-
-pub fn tool_start(index: i32, id: &str, name: &str) -> ConverseStreamOutput {
-    ConverseStreamOutput::ContentBlockStart(
-        ContentBlockStartEvent::builder()
-            .content_block_index(index)
-            .start(ContentBlockStart::ToolUse(
-                ToolUseBlockStart::builder()
-                    .tool_use_id(id)
-                    .name(name)
-                    .build()
-                    .expect("id and name are set"),
-            ))
-            .build()
-            .expect("index is set"),
-    )
-}
-
-pub fn tool_input(index: i32, input: &str) -> ConverseStreamOutput {
-    delta(
-        index,
-        ContentBlockDelta::ToolUse(
-            ToolUseBlockDelta::builder()
-                .input(input)
-                .build()
-                .expect("input is set"),
-        ),
-    )
-}
-
-pub fn block_stop(index: i32) -> ConverseStreamOutput {
-    ConverseStreamOutput::ContentBlockStop(
-        ContentBlockStopEvent::builder()
-            .content_block_index(index)
-            .build()
-            .expect("index is set"),
-    )
-}
-
-pub fn message_stop(reason: StopReason) -> ConverseStreamOutput {
-    ConverseStreamOutput::MessageStop(
-        MessageStopEvent::builder()
-            .stop_reason(reason)
-            .build()
-            .expect("stop reason is set"),
-    )
-}
-
-pub fn metadata(input: i32, output: i32) -> ConverseStreamOutput {
-    ConverseStreamOutput::Metadata(
-        ConverseStreamMetadataEvent::builder()
-            .usage(
-                TokenUsage::builder()
-                    .input_tokens(input)
-                    .output_tokens(output)
-                    .total_tokens(input + output)
-                    .build()
-                    .expect("token counts are set"),
-            )
-            .metrics(
-                ConverseStreamMetrics::builder()
-                    .latency_ms(412)
-                    .build()
-                    .expect("latency is set"),
-            )
-            .build(),
-    )
-}
 
 /// Token-sized pieces of English as a model streams them: mostly a word and
 /// its space, sometimes punctuation or a line break.
