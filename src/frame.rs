@@ -86,6 +86,10 @@ impl TextLines {
     /// left to send: `text` is empty, or is only the LF half of a split CRLF.
     pub fn write(&mut self, out: &mut BytesMut, text: &str) -> bool {
         let mut text = text.as_bytes();
+        if text.is_empty() {
+            // Nothing to send, and no LF to pair with an earlier CR.
+            return false;
+        }
         if std::mem::take(&mut self.after_cr) {
             if let Some(rest) = text.strip_prefix(b"\n") {
                 text = rest;
@@ -171,6 +175,11 @@ mod tests {
         assert_eq!(
             lines(&["a\r", "\n\n"]),
             ["data: a\ndata: \n", "data: \ndata: \n"]
+        );
+        // An empty piece between the halves does not part them.
+        assert_eq!(
+            lines(&["a\r", "", "\nb"]),
+            ["data: a\ndata: \n", "", "data: b\n"]
         );
         // Only the one LF right after the CR is its other half.
         assert_eq!(
