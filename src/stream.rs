@@ -101,18 +101,7 @@ pin_project! {
 
     impl<S, D> PinnedDrop for SseStream<S, D> {
         fn drop(this: Pin<&mut Self>) {
-            let this = this.project();
-            if let Some(callback) = this.on_complete.take() {
-                let outcome = this.encoder.outcome().unwrap_or(Outcome::Cancelled);
-                callback(summary(
-                    outcome,
-                    this.encoder,
-                    *this.started,
-                    *this.first_token,
-                    *this.frames,
-                    *this.bytes,
-                ));
-            }
+            report(&mut this.project());
         }
     }
 }
@@ -319,38 +308,28 @@ fn emit<S, D>(this: &mut SseStreamProj<'_, S, D>) -> Bytes {
 fn end<S, D>(this: &mut SseStreamProj<'_, S, D>) -> Poll<Option<Result<Bytes, Infallible>>> {
     *this.ended = true;
     let frame = (!this.buffer.is_empty()).then(|| emit(this));
-    if let Some(callback) = this.on_complete.take() {
-        let outcome = this.encoder.outcome().unwrap_or(Outcome::Cancelled);
-        callback(summary(
-            outcome,
-            this.encoder,
-            *this.started,
-            *this.first_token,
-            *this.frames,
-            *this.bytes,
-        ));
-    }
+    report(this);
     Poll::Ready(frame.map(Ok))
 }
 
-fn summary<D>(
-    outcome: Outcome,
-    encoder: &Encoder<D>,
-    started: Option<Instant>,
-    first_token: Option<Duration>,
-    frames: u64,
-    bytes: u64,
-) -> Summary {
-    let turn = encoder.turn();
-    Summary {
-        outcome,
+/// Hands the summary to the callback, once: at the end, or when the stream is
+/// dropped before it (then the outcome is `Cancelled`).
+fn report<S, D>(this: &mut SseStreamProj<'_, S, D>) {
+    let Some(callback) = this.on_complete.take() else {
+        return;
+    };
+    let turn = this.encoder.turn();
+    callback(Summary {
+        outcome: this.encoder.outcome().unwrap_or(Outcome::Cancelled),
         stop_reason: turn.stop_reason().map(|reason| reason.as_str().to_owned()),
         usage: turn.usage().copied(),
         latency_ms: turn.latency_ms(),
-        time_to_first_token: first_token,
-        duration: started.map_or(Duration::ZERO, |started| started.elapsed()),
-        frames,
-        bytes,
-        skipped_events: encoder.skipped_events(),
-    }
+        time_to_first_token: *this.first_token,
+        duration: this
+            .started
+            .map_or(Duration::ZERO, |started| started.elapsed()),
+        frames: *this.frames,
+        bytes: *this.bytes,
+        skipped_events: this.encoder.skipped_events(),
+    });
 }
