@@ -226,19 +226,16 @@ impl Dialect for OpenAi {
                     };
                     // A fragment for a call whose start never came still has to
                     // carry the call's type, as OpenAI's first fragment does.
-                    let first = !self.tool_calls.iter().any(|(known, _)| *known == ordinal);
-                    if first {
-                        self.tool_calls.push((ordinal, false));
-                    }
-                    if tool.input.is_empty() && !first {
-                        return;
-                    }
-                    if let Some(call) = self
+                    let has_arguments = !tool.input.is_empty();
+                    let known = self
                         .tool_calls
                         .iter_mut()
-                        .find(|(known, _)| *known == ordinal)
-                    {
-                        call.1 |= !tool.input.is_empty();
+                        .find(|(known, _)| *known == ordinal);
+                    let first = known.is_none();
+                    match known {
+                        Some(_) if !has_arguments => return,
+                        Some(call) => call.1 = true,
+                        None => self.tool_calls.push((ordinal, has_arguments)),
                     }
                     self.tool_call(
                         out,
