@@ -86,6 +86,17 @@ struct StreamReport {
     gaps: Vec<u32>,
 }
 
+impl StreamReport {
+    /// A stream that ended early, or without its end marker, failed.
+    fn require_complete(&mut self, done: bool, deltas: usize, expected: usize) {
+        if self.failure.is_none() && (!done || deltas != expected) {
+            self.failure = Some(format!(
+                "ended after {deltas} of {expected} deltas, done: {done}"
+            ));
+        }
+    }
+}
+
 /// Streams whose body has started and not yet ended.
 #[derive(Debug, Default)]
 struct Open {
@@ -170,12 +181,7 @@ async fn one_stream(client: reqwest::Client, args: Arc<Args>, open: Arc<Open>) -
     if opened {
         open.closed();
     }
-    if report.failure.is_none() && (!done || deltas != args.deltas) {
-        report.failure = Some(format!(
-            "ended after {deltas} of {} deltas, done: {done}",
-            args.deltas
-        ));
-    }
+    report.require_complete(done, deltas, args.deltas);
     report
 }
 
@@ -244,12 +250,7 @@ async fn one_floor_stream(
         }
     }
     open.closed();
-    if report.failure.is_none() && (!done || deltas != args.deltas) {
-        report.failure = Some(format!(
-            "ended after {deltas} of {} deltas, done: {done}",
-            args.deltas
-        ));
-    }
+    report.require_complete(done, deltas, args.deltas);
     report
 }
 
