@@ -34,7 +34,15 @@ fn user(text: &str) -> Message {
 }
 
 async fn send(mock: &MockBedrock, prompt: &str) -> Result<Output, SdkError<ConverseStreamError>> {
-    mock.client()
+    send_on(&mock.client(), prompt).await
+}
+
+/// Sends `prompt` with `client`, which may share its connections with other calls.
+async fn send_on(
+    client: &aws_sdk_bedrockruntime::Client,
+    prompt: &str,
+) -> Result<Output, SdkError<ConverseStreamError>> {
+    client
         .converse_stream()
         .model_id(MODEL)
         .messages(user(prompt))
@@ -845,17 +853,9 @@ async fn the_raw_wire_is_a_valid_event_stream() {
 async fn concurrent_streams_are_independent() {
     let mock = start(Reply::Long { deltas: 200 }).await;
     let client = mock.client();
-    let calls = (0..8).map(|_| {
-        let client = client.clone();
-        async move {
-            let output = client
-                .converse_stream()
-                .model_id(MODEL)
-                .messages(user("go"))
-                .send()
-                .await;
-            receive(output.expect("the request succeeds")).await
-        }
+    let calls = (0..8).map(|_| async {
+        let output = send_on(&client, "go").await;
+        receive(output.expect("the request succeeds")).await
     });
     for received in futures::future::join_all(calls).await {
         assert_eq!(received.text_deltas(0).len(), 200);
@@ -963,4 +963,104 @@ async fn child_reaches_mock_through_the_environment() {
         .await
         .expect("the request reaches the mock");
     assert_eq!(receive(output).await.text(0), "through the environment");
+}
+
+/// Starts a mock that serves HTTPS (ALPN `h2`, `http/1.1`) with pacing.
+async fn start_tls(pace: Duration) -> MockBedrock {
+    MockBedrock::builder()
+        .tls(true)
+        .reply(Reply::Long { deltas: 20 })
+        .pace(pace)
+        .start()
+        .await
+        .expect("the mock starts")
+}
+
+#[tokio::test]
+async fn over_tls_the_sdk_negotiates_http2_and_streams_the_same_events() {
+    let mock = start_tls(Duration::ZERO).await;
+    assert!(mock.endpoint_url().starts_with("https://127.0.0.1:"));
+    let pem = mock
+        .certificate_pem()
+        .expect("a TLS mock has a certificate");
+    assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"));
+
+    let received = converse(&mock, "[mock:echo] over TLS and HTTP/2").await;
+    assert!(received.error.is_none(), "{:?}", received.error);
+    assert_eq!(received.text(0), "over TLS and HTTP/2");
+    assert_eq!(received.kinds().last(), Some(&"metadata"));
+    let requests = mock.requests();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].http_version, "HTTP/2.0");
+    assert_eq!(mock.streams_completed(), 1);
+}
+
+#[tokio::test]
+async fn over_http2_concurrent_streams_share_one_connection_and_each_ends_whole() {
+    let mock = start_tls(Duration::from_millis(2)).await;
+    let client = mock.client();
+    // A burst of requests before any connection exists opens a connection each (ALPN says
+    // which protocol only once one is up); after that, they share.
+    let first = send_on(&client, "anything").await;
+    assert!(receive(first.expect("the request succeeds"))
+        .await
+        .error
+        .is_none());
+    let streams = (0..50).map(|_| async {
+        let output = send_on(&client, "anything").await;
+        receive(output.expect("the request succeeds")).await
+    });
+    let received = futures::future::join_all(streams).await;
+    for one in &received {
+        assert!(one.error.is_none(), "{:?}", one.error);
+        assert_eq!(
+            one.kinds()
+                .iter()
+                .filter(|k| **k == "contentBlockDelta")
+                .count(),
+            20
+        );
+    }
+    assert_eq!(mock.streams_completed(), 51);
+    assert_eq!(
+        mock.connections_accepted(),
+        1,
+        "HTTP/2 multiplexes the streams"
+    );
+}
+
+#[tokio::test]
+async fn over_http2_a_dropped_stream_is_abandoned_and_its_neighbours_go_on() {
+    let mock = start_tls(Duration::from_millis(5)).await;
+    let client = mock.client();
+    let mut dropped = send_on(&client, "[mock:long 1000]").await.expect("sent");
+    let kept = send_on(&client, "[mock:long 40]").await.expect("sent");
+    for _ in 0..5 {
+        dropped
+            .stream
+            .recv()
+            .await
+            .expect("an event")
+            .expect("not the end");
+    }
+    drop(dropped);
+    assert!(within_a_second(|| mock.streams_abandoned() == 1).await);
+
+    let received = receive(kept).await;
+    assert!(received.error.is_none(), "{:?}", received.error);
+    assert_eq!(received.kinds().last(), Some(&"metadata"));
+    assert_eq!(
+        (mock.streams_completed(), mock.connections_accepted()),
+        (1, 1)
+    );
+}
+
+#[tokio::test]
+async fn over_http2_a_cut_is_an_error_from_recv_for_that_stream_only() {
+    let mock = start_tls(Duration::ZERO).await;
+    let cut = converse(&mock, "[mock:cut 3]").await;
+    assert!(cut.error.is_some(), "a reset stream is an error");
+    let after = converse(&mock, "[mock:echo] still here").await;
+    assert!(after.error.is_none(), "{:?}", after.error);
+    assert_eq!(after.text(0), "still here");
 }

@@ -1,6 +1,7 @@
 //! A mock Amazon Bedrock that speaks the real `ConverseStream` wire format.
 //!
-//! [`MockBedrock`] is an HTTP/1.1 server on `127.0.0.1` that answers
+//! [`MockBedrock`] is an HTTP/1.1 server (or [HTTPS](MockBuilder::tls) with HTTP/2) on
+//! `127.0.0.1` that answers
 //! `POST /model/{modelId}/converse-stream` with `application/vnd.amazon.eventstream` frames
 //! (valid prelude and message CRCs, written by the SDK's own frame writer), so the real
 //! `aws-sdk-bedrockruntime` client decodes them exactly as it decodes Bedrock's. Errors before
@@ -94,6 +95,7 @@ mod directive;
 mod request;
 mod script;
 mod server;
+mod tls;
 mod wire;
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -102,12 +104,16 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use aws_sdk_bedrockruntime::config::retry::RetryConfig;
-use aws_sdk_bedrockruntime::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_bedrockruntime::config::{BehaviorVersion, Credentials, Region, SharedHttpClient};
+use aws_smithy_http_client::tls::rustls_provider::CryptoMode;
+use aws_smithy_http_client::tls::{Provider, TlsContext, TrustStore};
+use aws_smithy_http_client::Builder;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use script::Reply;
+use tls::Tls;
 
 /// A running mock Bedrock; the server shuts down, and its connections close, when this is
 /// dropped.
@@ -117,6 +123,7 @@ pub use script::Reply;
 pub struct MockBedrock {
     addr: SocketAddr,
     shared: Arc<Shared>,
+    certificate_pem: Option<String>,
     accept_task: JoinHandle<()>,
     // Dropping the sender tells the accept loop and every connection to stop.
     _shutdown: watch::Sender<()>,
@@ -138,10 +145,22 @@ impl MockBedrock {
         self.addr
     }
 
-    /// The endpoint URL for an SDK client, e.g. `http://127.0.0.1:40123`: the value for
-    /// `AWS_ENDPOINT_URL_BEDROCK_RUNTIME`.
+    /// The endpoint URL for an SDK client, e.g. `http://127.0.0.1:40123` (`https://` when
+    /// started with [`MockBuilder::tls`]): the value for `AWS_ENDPOINT_URL_BEDROCK_RUNTIME`.
     pub fn endpoint_url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.certificate_pem.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// The PEM of the self-signed certificate the mock presents when started with
+    /// [`MockBuilder::tls`]: the certificate a client must trust, e.g. through a file named
+    /// by `SSL_CERT_FILE`, which the SDK's default client reads.
+    pub fn certificate_pem(&self) -> Option<&str> {
+        self.certificate_pem.as_deref()
     }
 
     /// A Bedrock Runtime client pointed at this mock: region `us-east-1`, static test
@@ -149,7 +168,8 @@ impl MockBedrock {
     ///
     /// Retries are disabled, so each call is one request and every scripted error reaches
     /// the caller as it was sent. Each call builds a new client with its own connection
-    /// pool: clone the client to share connections.
+    /// pool: clone the client to share connections. Over [TLS](MockBuilder::tls) the client
+    /// trusts the mock's certificate alone.
     pub fn client(&self) -> aws_sdk_bedrockruntime::Client {
         let credentials = Credentials::new(
             "AKIDBEDROCKSSEMOCK",
@@ -163,9 +183,12 @@ impl MockBedrock {
             .region(Region::from_static("us-east-1"))
             .credentials_provider(credentials)
             .endpoint_url(self.endpoint_url())
-            .retry_config(RetryConfig::disabled())
-            .build();
-        aws_sdk_bedrockruntime::Client::from_conf(config)
+            .retry_config(RetryConfig::disabled());
+        let config = match &self.certificate_pem {
+            None => config,
+            Some(pem) => config.http_client(trusting(pem)),
+        };
+        aws_sdk_bedrockruntime::Client::from_conf(config.build())
     }
 
     /// Every request received so far, in order, including those answered with an error.
@@ -175,6 +198,12 @@ impl MockBedrock {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// How many connections the mock has accepted: one per concurrent stream over HTTP/1.1,
+    /// usually one in all over HTTP/2.
+    pub fn connections_accepted(&self) -> usize {
+        self.shared.counters.connections.load(Ordering::SeqCst)
     }
 
     /// How many event streams the mock has begun to send.
@@ -220,6 +249,21 @@ impl Drop for MockBedrock {
     }
 }
 
+/// The SDK's default HTTPS client, trusting only the certificate `pem`.
+fn trusting(pem: &str) -> SharedHttpClient {
+    let trust_store = TrustStore::empty()
+        .with_native_roots(false)
+        .with_pem_certificate(pem.as_bytes());
+    let tls_context = TlsContext::builder()
+        .with_trust_store(trust_store)
+        .build()
+        .expect("a trust store of one certificate is a valid TLS context");
+    Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
+        .tls_context(tls_context)
+        .build_https()
+}
+
 /// Configures and starts a [`MockBedrock`].
 ///
 /// ```
@@ -243,12 +287,18 @@ pub struct MockBuilder {
     reply: Reply,
     pace: Duration,
     bind: SocketAddr,
+    tls: bool,
+    max_concurrent_streams: u32,
 }
 
 impl MockBuilder {
     /// The address the mock binds by default: `127.0.0.1`, any free port.
     pub const DEFAULT_BIND: SocketAddr =
         SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
+
+    /// The HTTP/2 streams one connection may carry at once by default: 200, hyper's default
+    /// for a server.
+    pub const DEFAULT_MAX_CONCURRENT_STREAMS: u32 = 200;
 
     /// The reply to requests that carry no [directive](self#directives); default
     /// [`Reply::Echo`].
@@ -270,26 +320,53 @@ impl MockBuilder {
         self
     }
 
+    /// Serve HTTPS, as Bedrock does, instead of plain HTTP; default off. The mock generates
+    /// a self-signed certificate for `127.0.0.1` and `localhost`
+    /// ([`certificate_pem`](MockBedrock::certificate_pem)) and offers ALPN `h2` then
+    /// `http/1.1`, so the SDK's default client speaks HTTP/2 to it and sends all its
+    /// concurrent streams over one connection, as it does to Bedrock.
+    pub fn tls(mut self, tls: bool) -> Self {
+        self.tls = tls;
+        self
+    }
+
+    /// Over HTTP/2, how many streams one connection may carry at once (the
+    /// `SETTINGS_MAX_CONCURRENT_STREAMS` the mock announces); default
+    /// [`MockBuilder::DEFAULT_MAX_CONCURRENT_STREAMS`]. A client that wants more waits, or
+    /// opens another connection.
+    pub fn max_concurrent_streams(mut self, streams: u32) -> Self {
+        self.max_concurrent_streams = streams;
+        self
+    }
+
     /// Binds the address and starts serving on the current tokio runtime.
     pub async fn start(self) -> std::io::Result<MockBedrock> {
+        let tls = self.tls.then(Tls::generate).transpose()?;
         let listener = TcpListener::bind(self.bind).await?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             reply: self.reply,
             pace: self.pace,
+            max_concurrent_streams: self.max_concurrent_streams,
             requests: Mutex::new(Vec::new()),
             counters: Counters::default(),
             request_ids: AtomicU64::new(0),
         });
         let (shutdown, shutdown_signal) = watch::channel(());
+        let (acceptor, certificate_pem) = match tls {
+            Some(tls) => (Some(tls.acceptor), Some(tls.certificate_pem)),
+            None => (None, None),
+        };
         let accept_task = tokio::spawn(server::serve(
             listener,
             Arc::clone(&shared),
+            acceptor,
             shutdown_signal,
         ));
         Ok(MockBedrock {
             addr,
             shared,
+            certificate_pem,
             accept_task,
             _shutdown: shutdown,
         })
@@ -302,6 +379,8 @@ impl Default for MockBuilder {
             reply: Reply::Echo,
             pace: Duration::ZERO,
             bind: MockBuilder::DEFAULT_BIND,
+            tls: false,
+            max_concurrent_streams: MockBuilder::DEFAULT_MAX_CONCURRENT_STREAMS,
         }
     }
 }
@@ -315,6 +394,9 @@ pub struct RecordedRequest {
     pub model_id: String,
     /// The JSON body, or `Null` when the body was not JSON.
     pub body: serde_json::Value,
+    /// The HTTP version the request came over: `HTTP/1.1`, or `HTTP/2.0` over
+    /// [TLS](MockBuilder::tls) when the client negotiated it.
+    pub http_version: String,
     /// The headers, names in lowercase, in the order received.
     pub headers: Vec<(String, String)>,
 }
@@ -334,6 +416,7 @@ impl RecordedRequest {
 struct Shared {
     reply: Reply,
     pace: Duration,
+    max_concurrent_streams: u32,
     requests: Mutex<Vec<RecordedRequest>>,
     counters: Counters,
     request_ids: AtomicU64,
@@ -356,12 +439,17 @@ impl Shared {
 
 #[derive(Debug, Default)]
 struct Counters {
+    connections: AtomicUsize,
     started: AtomicUsize,
     completed: AtomicUsize,
     abandoned: AtomicUsize,
 }
 
 impl Counters {
+    fn connection_accepted(&self) {
+        self.connections.fetch_add(1, Ordering::SeqCst);
+    }
+
     fn stream_started(&self) {
         self.started.fetch_add(1, Ordering::SeqCst);
     }

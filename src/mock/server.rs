@@ -1,4 +1,5 @@
-//! The HTTP/1.1 server: accepts connections and answers `ConverseStream` requests.
+//! The server: accepts connections (HTTP/1.1, or HTTPS with HTTP/2 or HTTP/1.1) and answers
+//! `ConverseStream` requests.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -8,13 +9,16 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Either, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{HeaderName, HeaderValue, CONTENT_TYPE};
-use hyper::server::conn::http1;
+use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::{json, Value};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+use tokio_rustls::Accept;
+use tokio_rustls::TlsAcceptor;
 
 use super::body::ReplyBody;
 use super::directive::{self, Directive};
@@ -29,10 +33,12 @@ const MAX_REQUEST_BYTES: usize = 64 * 1024 * 1024;
 
 type ResponseBody = Either<Full<Bytes>, ReplyBody>;
 
-/// Accepts connections until `shutdown` changes or its sender is dropped.
+/// Accepts connections until `shutdown` changes or its sender is dropped; with `tls`, each
+/// connection is HTTPS and speaks the protocol ALPN settled on.
 pub(crate) async fn serve(
     listener: TcpListener,
     shared: Arc<Shared>,
+    tls: Option<TlsAcceptor>,
     mut shutdown: watch::Receiver<()>,
 ) {
     loop {
@@ -42,11 +48,14 @@ pub(crate) async fn serve(
         };
         match accepted {
             Ok((stream, _)) => {
-                tokio::spawn(serve_connection(
-                    stream,
-                    Arc::clone(&shared),
-                    shutdown.clone(),
-                ));
+                shared.counters.connection_accepted();
+                let _ = stream.set_nodelay(true);
+                let shared = Arc::clone(&shared);
+                let shutdown = shutdown.clone();
+                match &tls {
+                    None => tokio::spawn(serve_connection(stream, false, shared, shutdown)),
+                    Some(tls) => tokio::spawn(serve_tls(tls.accept(stream), shared, shutdown)),
+                };
             }
             // Out of file descriptors and the like: back off instead of spinning.
             Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
@@ -54,19 +63,47 @@ pub(crate) async fn serve(
     }
 }
 
-async fn serve_connection(
-    stream: TcpStream,
+/// Finishes the TLS handshake, then serves HTTP/2 if the client chose `h2`, else HTTP/1.1.
+async fn serve_tls(
+    handshake: Accept<TcpStream>,
+    shared: Arc<Shared>,
+    shutdown: watch::Receiver<()>,
+) {
+    // A client that gives up during the handshake is no concern of the mock's.
+    if let Ok(stream) = handshake.await {
+        let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+        serve_connection(stream, h2, shared, shutdown).await;
+    }
+}
+
+async fn serve_connection<S>(
+    stream: S,
+    h2: bool,
     shared: Arc<Shared>,
     mut shutdown: watch::Receiver<()>,
-) {
-    let _ = stream.set_nodelay(true);
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let io = TokioIo::new(stream);
+    let max_concurrent_streams = shared.max_concurrent_streams;
     let service = service_fn(move |request| answer(request, Arc::clone(&shared)));
+    if h2 {
+        // A stream the client resets drops its reply body, as a closed connection does.
+        let connection = http2::Builder::new(TokioExecutor::new())
+            .max_concurrent_streams(max_concurrent_streams)
+            .serve_connection(io, service);
+        tokio::select! {
+            _ = connection => {}
+            _ = shutdown.changed() => {}
+        }
+        return;
+    }
     // `half_close(false)` (hyper's default, spelled out because abandonment detection relies
     // on it): a client EOF in the middle of a response ends the connection, which drops the
     // reply body even while it is stalled and writes nothing.
     let connection = http1::Builder::new()
         .half_close(false)
-        .serve_connection(TokioIo::new(stream), service);
+        .serve_connection(io, service);
     tokio::select! {
         // A client that leaves mid-stream makes the connection end with an error: expected.
         _ = connection => {}
@@ -94,6 +131,7 @@ async fn answer(
     shared.record(RecordedRequest {
         model_id: model_id.clone().unwrap_or_default(),
         body: json.clone().unwrap_or(Value::Null),
+        http_version: format!("{:?}", parts.version),
         headers: parts
             .headers
             .iter()
