@@ -58,6 +58,7 @@ for_both_servers!(
     sigterm_lets_streams_finish,
     sigterm_ends_long_streams_at_the_deadline,
     overload_is_refused_at_once,
+    streams_beyond_a_full_http2_connection_do_not_wait,
     a_quiet_upstream_gets_heartbeats,
     a_silent_upstream_times_out,
     logs_carry_request_ids_and_no_text,
@@ -928,6 +929,52 @@ async fn overload_is_refused_at_once(example: &'static str) {
         assert!(started.elapsed() < PATIENCE, "the slot was never released");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Over HTTP/2 a connection carries a limited number of streams; the server's next stream
+/// must get another connection, not wait for one of them to end.
+async fn streams_beyond_a_full_http2_connection_do_not_wait(example: &'static str) {
+    let mock = MockBedrock::builder()
+        .tls(true)
+        .max_concurrent_streams(2)
+        .start()
+        .await
+        .unwrap();
+    let certificate = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("mock-bedrock-{}.pem", mock.addr().port()));
+    std::fs::write(&certificate, mock.certificate_pem().unwrap()).unwrap();
+    let server = server(example)
+        .upstream(&mock)
+        .env("SSL_CERT_FILE", certificate.to_str().unwrap())
+        .env("UPSTREAM_STREAMS_PER_CONNECTION", "2")
+        .start()
+        .await;
+
+    let mut streams = Vec::new();
+    for _ in 0..5 {
+        let response = server
+            .post_json("/stream", &json!({"message": "[mock:stall 1]"}))
+            .await;
+        let mut stream = sse(response);
+        assert_eq!(next_event(&mut stream).await.unwrap().data, "tok0 ");
+        streams.push(stream);
+    }
+    assert_eq!(mock.streams_open(), 5);
+    assert!(
+        mock.connections_accepted() >= 3,
+        "two streams to a connection"
+    );
+    assert!(mock
+        .requests()
+        .iter()
+        .all(|request| request.http_version == "HTTP/2.0"));
+
+    drop(streams);
+    eventually("the mock sees every stream abandoned", || {
+        mock.streams_abandoned() == 5
+    })
+    .await;
+    let _ = std::fs::remove_file(certificate);
 }
 
 async fn a_quiet_upstream_gets_heartbeats(example: &'static str) {

@@ -9,7 +9,7 @@ use bytes::{Buf, BytesMut};
 use futures_core::Stream;
 use futures_util::StreamExt;
 use http::{HeaderMap, Method, Response, StatusCode};
-use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::oneshot;
 
 use super::body::{read_limited, require_json};
 use super::converse::{Conversation, Limits};
@@ -19,6 +19,7 @@ use super::request::StreamRequest;
 use super::response::{self, Body, EventStream};
 use super::shutdown::{Shutdown, ShutdownSignal};
 use super::telemetry::RequestLog;
+use super::upstream::{Slot, Upstream};
 use super::{bedrock, Config};
 use crate::mock::MockBedrock;
 use crate::{events, Bedrock, Dialect, Format, OpenAi, Options, Outcome, SseStream, Text};
@@ -57,28 +58,28 @@ pub struct App {
 struct Inner {
     config: Config,
     limits: Limits,
-    client: aws_sdk_bedrockruntime::Client,
-    /// One permit per stream that may run at once.
-    slots: Arc<Semaphore>,
+    upstream: Upstream,
     shutdown: Shutdown,
     /// The embedded mock with `--mock`, kept alive as long as the app.
     _mock: Option<MockBedrock>,
 }
 
 impl App {
-    /// Builds the Bedrock client (starting the embedded mock with `--mock`). Call it inside
+    /// Builds the first Bedrock client (starting the embedded mock with `--mock`). Call it inside
     /// a Tokio runtime.
     pub async fn new(config: Config) -> std::io::Result<App> {
-        let (client, mock) = bedrock::connect(&config).await?;
-        let slots = usize::try_from(config.max_concurrent_streams)
-            .unwrap_or(Semaphore::MAX_PERMITS)
-            .min(Semaphore::MAX_PERMITS);
+        let (make_client, mock) = bedrock::connect(&config).await?;
+        let count = |value: u32| usize::try_from(value).unwrap_or(usize::MAX);
+        let upstream = Upstream::new(
+            make_client,
+            count(config.upstream_streams_per_connection),
+            count(config.max_concurrent_streams),
+        );
         Ok(App {
             inner: Arc::new(Inner {
                 limits: Limits::from_config(&config),
                 shutdown: Shutdown::new(config.drain()),
-                slots: Arc::new(Semaphore::new(slots)),
-                client,
+                upstream,
                 config,
                 _mock: mock,
             }),
@@ -251,7 +252,7 @@ impl App {
         dialect: D,
     ) -> Response<Body> {
         log.streaming(model, format.as_str());
-        let (permit, output) = match self.call(conversation, model).await {
+        let (slot, output) = match self.call(conversation, model).await {
             Ok(call) => call,
             Err(error) => return refuse(log, &error),
         };
@@ -262,7 +263,7 @@ impl App {
             .started_at(arrived)
             .on_complete(move |summary| log.finish_stream(200, &summary))
             .shutdown_on(self.inner.shutdown.ended());
-        response::events(EventStream::new(frames, permit), &request_id)
+        response::events(EventStream::new(frames, slot), &request_id)
     }
 
     /// Calls Bedrock and answers with one `chat.completion`, or with the error that ended
@@ -274,7 +275,7 @@ impl App {
         model: &str,
     ) -> Response<Body> {
         log.streaming(model, "chat.completion");
-        let (permit, output) = match self.call(conversation, model).await {
+        let (slot, output) = match self.call(conversation, model).await {
             Ok(call) => call,
             Err(error) => return refuse(log, &error),
         };
@@ -297,28 +298,30 @@ impl App {
                 body
             })
             .await;
-        drop(permit);
+        drop(slot);
         // The report comes before the stream's end, so the status is there by now.
         let status = status.await.unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         response::json(status, body.freeze(), &request_id)
     }
 
-    /// Takes a stream slot and sends the Converse call. The slot is refused at once when
-    /// none is free or the server is shutting down.
+    /// Takes a stream slot and sends the Converse call through the slot's client. The slot
+    /// is refused at once when none is free or the server is shutting down.
     async fn call(
         &self,
         conversation: Conversation,
         model: &str,
-    ) -> Result<(OwnedSemaphorePermit, ConverseStreamOutput), ApiError> {
+    ) -> Result<(Slot, ConverseStreamOutput), ApiError> {
         if self.inner.shutdown.is_draining() {
             return Err(ApiError::shutting_down());
         }
-        let permit = Arc::clone(&self.inner.slots)
-            .try_acquire_owned()
-            .map_err(|_| ApiError::overloaded())?;
-        let request = conversation.request(&self.inner.client, model)?;
+        let slot = self
+            .inner
+            .upstream
+            .slot()
+            .ok_or_else(ApiError::overloaded)?;
+        let request = conversation.request(slot.client(), model)?;
         match request.send().await {
-            Ok(output) => Ok((permit, output)),
+            Ok(output) => Ok((slot, output)),
             Err(error) => Err(ApiError::from(&crate::Error::from(error))),
         }
     }
@@ -337,7 +340,8 @@ impl fmt::Debug for App {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("App")
             .field("config", &self.inner.config)
-            .field("free_stream_slots", &self.inner.slots.available_permits())
+            .field("free_stream_slots", &self.inner.upstream.free_slots())
+            .field("upstream_clients", &self.inner.upstream.clients())
             .field("draining", &self.inner.shutdown.is_draining())
             .finish_non_exhaustive()
     }

@@ -78,6 +78,14 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_concurrent_streams: u32,
 
+    /// Bedrock streams one HTTP/2 connection carries at most. When every Bedrock client
+    /// carries this many, the next stream gets a new client with connections of its own, so
+    /// that no stream waits unseen for room on a full connection. 100 is the least RFC 9113
+    /// asks an HTTP/2 server to allow.
+    #[arg(long, env = "UPSTREAM_STREAMS_PER_CONNECTION", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub upstream_streams_per_connection: u32,
+
     /// The largest request body accepted, in bytes; a larger one is answered `413`.
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,

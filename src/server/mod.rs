@@ -94,6 +94,7 @@ mod request;
 mod response;
 mod shutdown;
 mod telemetry;
+mod upstream;
 
 use std::future::Future;
 use std::process::ExitCode;

@@ -10,9 +10,9 @@ use bytes::Bytes;
 use futures_core::Stream;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderName, HeaderValue, Response, StatusCode};
-use tokio::sync::OwnedSemaphorePermit;
 
 use super::error::ApiError;
+use super::upstream::Slot;
 
 /// The body of a server response: whole, or a stream of SSE frames.
 ///
@@ -35,17 +35,17 @@ pub enum Body {
 #[must_use = "streams do nothing unless polled"]
 pub struct EventStream {
     frames: Mutex<Frames>,
-    permit: Option<OwnedSemaphorePermit>,
+    slot: Option<Slot>,
 }
 
 impl EventStream {
     pub(crate) fn new(
         frames: impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static,
-        permit: OwnedSemaphorePermit,
+        slot: Slot,
     ) -> Self {
         Self {
             frames: Mutex::new(Box::pin(frames)),
-            permit: Some(permit),
+            slot: Some(slot),
         }
     }
 }
@@ -61,7 +61,7 @@ impl Stream for EventStream {
             .unwrap_or_else(PoisonError::into_inner);
         let frame = ready!(frames.as_mut().poll_next(cx));
         if frame.is_none() {
-            this.permit = None;
+            this.slot = None;
         }
         Poll::Ready(frame)
     }
@@ -70,7 +70,7 @@ impl Stream for EventStream {
 impl fmt::Debug for EventStream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EventStream")
-            .field("holds_slot", &self.permit.is_some())
+            .field("holds_slot", &self.slot.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -135,11 +135,9 @@ pub(crate) fn events(stream: EventStream, request_id: &str) -> Response<Body> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use futures_util::StreamExt;
-    use tokio::sync::Semaphore;
 
+    use super::super::upstream::{idle_clients, Upstream};
     use super::*;
 
     fn assert_send_sync<T: Send + Sync>() {}
@@ -147,13 +145,13 @@ mod tests {
     #[tokio::test]
     async fn the_slot_is_released_when_the_stream_ends() {
         assert_send_sync::<EventStream>();
-        let slots = Arc::new(Semaphore::new(1));
-        let permit = Arc::clone(&slots).try_acquire_owned().unwrap();
+        let upstream = Upstream::new(idle_clients(), 1, 1);
+        let slot = upstream.slot().unwrap();
         let frames = futures_util::stream::iter([Ok(Bytes::from_static(b"data: x\n\n"))]);
-        let mut stream = EventStream::new(frames, permit);
-        assert_eq!(slots.available_permits(), 0);
+        let mut stream = EventStream::new(frames, slot);
+        assert_eq!(upstream.free_slots(), 0);
         assert!(stream.next().await.is_some());
         assert!(stream.next().await.is_none());
-        assert_eq!(slots.available_permits(), 1);
+        assert_eq!(upstream.free_slots(), 1);
     }
 }
