@@ -10,6 +10,7 @@ mod error;
 pub mod frame;
 mod id;
 mod options;
+mod signal;
 mod stream;
 mod summary;
 mod turn;

@@ -17,6 +17,7 @@ use futures_core::Stream;
 use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep};
 
+use crate::signal::Signal;
 use crate::{frame, Dialect, Encoder, Error, ErrorKind, Options, Outcome, Summary};
 
 /// The SDK's event receiver as a [`Stream`] of events.
@@ -38,7 +39,6 @@ pub fn events(
 }
 
 type Callback = Box<dyn FnOnce(Summary) + Send>;
-type Signal = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 pin_project! {
     /// SSE frames for one Converse stream: a
@@ -163,7 +163,7 @@ where
     /// `signal` completes, unless it has ended by then. Servers use this to
     /// end the streams still running at their drain deadline.
     pub fn shutdown_on(mut self, signal: impl Future<Output = ()> + Send + 'static) -> Self {
-        self.shutdown = Some(Box::pin(signal));
+        self.shutdown = Some(Signal::new(signal));
         self
     }
 }
@@ -206,7 +206,7 @@ where
         }
         loop {
             if let Some(signal) = this.shutdown.as_mut() {
-                if signal.as_mut().poll(cx).is_ready() {
+                if signal.fired(cx) {
                     *this.shutdown = None;
                     let error = Error::new(ErrorKind::ShuttingDown, "the server is shutting down");
                     this.encoder.fail(&error, this.buffer);
