@@ -25,6 +25,11 @@
 //! `{"message": ...}`, text deltas mapped to `sse::Event`s, `event: done` at
 //! `messageStop`), calling Bedrock through the standard AWS configuration,
 //! e.g. `AWS_ENDPOINT_URL_BEDROCK_RUNTIME` pointing at `mock-bedrock`.
+//!
+//! To load the server in the shape it has against Bedrock, HTTPS and HTTP/2
+//! upstream, run `mock-bedrock --tls /tmp/mock.pem` and give the server (and
+//! `load --floor` or `load naive-server`) `SSL_CERT_FILE=/tmp/mock.pem` and an
+//! `https://` endpoint; BENCHMARKS.md has the commands.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
