@@ -9,9 +9,12 @@
 //! ```
 //!
 //! Every stream is `POST /stream?format=text` with the prompt
-//! `[mock:long N pace=MS]`, so the server's mock Bedrock sends `N` text deltas
-//! `MS` apart. For each stream the tool records the time to the first byte of
-//! the body and to the first delta, and the gap between consecutive deltas; a
+//! `[mock:clock N pace=MS]`, so the server's mock Bedrock sends `N` text deltas
+//! `MS` apart, each carrying the wall-clock time the mock sent it. For each
+//! stream the tool records the time to the first byte of the body and to the
+//! first delta, the gap between consecutive deltas, and each delta's latency
+//! from the mock to the tool (the mock runs on the same host, so both read the
+//! same clock); a
 //! stream fails when it does not answer 200, errors, times out, or does not
 //! end with `event: done` after exactly `N` deltas. Given the server's pid, it
 //! samples `/proc/PID/status` (VmRSS, VmHWM) every 50 ms and reads the
@@ -33,7 +36,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
 use futures::StreamExt;
@@ -89,6 +92,8 @@ struct StreamReport {
     first_delta: Option<Duration>,
     /// Microseconds between consecutive deltas.
     gaps: Vec<u32>,
+    /// Microseconds from the mock sending each delta to the tool reading it.
+    latencies: Vec<u32>,
 }
 
 impl StreamReport {
@@ -123,7 +128,7 @@ impl Open {
 async fn one_stream(client: reqwest::Client, args: Arc<Args>, open: Arc<Open>) -> StreamReport {
     let mut report = StreamReport::default();
     let url = format!("{}/stream?format=text", args.url.trim_end_matches('/'));
-    let prompt = format!("[mock:long {} pace={}]", args.deltas, args.pace_ms);
+    let prompt = format!("[mock:clock {} pace={}]", args.deltas, args.pace_ms);
     let started = Instant::now();
     let response = match client
         .post(url)
@@ -149,6 +154,7 @@ async fn one_stream(client: reqwest::Client, args: Arc<Args>, open: Arc<Open>) -
     let mut opened = false;
     while let Some(chunk) = body.next().await {
         let at = Instant::now();
+        let wall = SystemTime::now();
         let chunk = match chunk {
             Ok(chunk) => chunk,
             Err(error) => {
@@ -171,8 +177,9 @@ async fn one_stream(client: reqwest::Client, args: Arc<Args>, open: Arc<Open>) -
                 done = true;
             } else if event.starts_with(b"event: error") {
                 report.failure = Some(String::from_utf8_lossy(&event).trim().to_owned());
-            } else if event.starts_with(b"data: ") {
+            } else if let Some(text) = event.strip_prefix(b"data: ") {
                 deltas += 1;
+                report.latencies.extend(latency(text, wall));
                 match last_delta {
                     None => report.first_delta = Some(at - started),
                     Some(last) => report
@@ -204,7 +211,7 @@ async fn one_floor_stream(
     let prompt = Message::builder()
         .role(ConversationRole::User)
         .content(ContentBlock::Text(format!(
-            "[mock:long {} pace={}]",
+            "[mock:clock {} pace={}]",
             args.deltas, args.pace_ms
         )))
         .build()
@@ -236,12 +243,15 @@ async fn one_floor_stream(
                 break;
             }
         };
-        let at = Instant::now();
+        let (at, wall) = (Instant::now(), SystemTime::now());
         match event {
             ConverseStreamOutput::ContentBlockDelta(delta)
                 if matches!(delta.delta, Some(ContentBlockDelta::Text(_))) =>
             {
                 deltas += 1;
+                if let Some(ContentBlockDelta::Text(text)) = &delta.delta {
+                    report.latencies.extend(latency(text.as_bytes(), wall));
+                }
                 match last_delta {
                     None => report.first_delta = Some(at - started),
                     Some(last) => report
@@ -257,6 +267,16 @@ async fn one_floor_stream(
     open.closed();
     report.require_complete(done, deltas, args.deltas);
     report
+}
+
+/// The microseconds from the time stamped in a `[mock:clock]` delta (`t{µs since the
+/// epoch} `) to `read`; `None` for any other text.
+fn latency(text: &[u8], read: SystemTime) -> Option<u32> {
+    let digits = text.strip_prefix(b"t")?;
+    let end = digits.iter().position(|byte| !byte.is_ascii_digit())?;
+    let sent: u64 = std::str::from_utf8(&digits[..end]).ok()?.parse().ok()?;
+    let read = read.duration_since(UNIX_EPOCH).ok()?.as_micros();
+    u32::try_from(read.saturating_sub(u128::from(sent))).ok()
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
@@ -541,6 +561,11 @@ async fn run(args: Arc<Args>, file_limit: u64) -> std::process::ExitCode {
         .collect();
     gaps.sort_unstable();
     let chunks = gaps.len() + first_deltas.len();
+    let mut latencies: Vec<u32> = reports
+        .iter()
+        .flat_map(|report| report.latencies.iter().copied())
+        .collect();
+    latencies.sort_unstable();
 
     println!(
         "streams {}  deltas {}  pace {} ms  ramp {} ms  file limit {}",
@@ -566,6 +591,7 @@ async fn run(args: Arc<Args>, file_limit: u64) -> std::process::ExitCode {
     row("first byte", &first_bytes);
     row("first delta", &first_deltas);
     row("inter-delta gap", &gaps);
+    row("delta latency", &latencies);
     if let (Some(before), Some(after)) = (before, after) {
         let cpu = after.cpu.saturating_sub(before.cpu);
         println!(

@@ -1064,3 +1064,36 @@ async fn over_http2_a_cut_is_an_error_from_recv_for_that_stream_only() {
     assert!(after.error.is_none(), "{:?}", after.error);
     assert_eq!(after.text(0), "still here");
 }
+
+#[tokio::test]
+async fn clock_deltas_carry_the_time_they_were_sent() {
+    let micros = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_micros()
+    };
+    let mock = MockBedrock::start().await.expect("the mock starts");
+    let before = micros();
+    let received = converse(&mock, "[mock:clock 5 pace=20]").await;
+    let after = micros();
+    assert!(received.error.is_none(), "{:?}", received.error);
+    let stamps: Vec<u128> = received
+        .text_deltas(0)
+        .iter()
+        .map(|text| {
+            let digits = text
+                .strip_prefix('t')
+                .and_then(|rest| rest.strip_suffix(' '))
+                .unwrap_or_else(|| panic!("a clock delta: {text:?}"));
+            digits.parse().expect("microseconds")
+        })
+        .collect();
+    assert_eq!(stamps.len(), 5);
+    assert!(
+        stamps.windows(2).all(|pair| pair[1] >= pair[0] + 15_000),
+        "{stamps:?}"
+    );
+    assert!(before <= stamps[0] && stamps[4] <= after);
+    assert_eq!(received.kinds().last(), Some(&"metadata"));
+}

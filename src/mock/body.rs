@@ -11,7 +11,7 @@ use bytes::Bytes;
 use hyper::body::{Body, Frame};
 use tokio::time::Sleep;
 
-use super::script::{metadata_payload, Message, Script, Step};
+use super::script::{clock_delta_payload, metadata_payload, Message, Script, Step};
 use super::wire::{event_frame, exception_frame};
 use super::Shared;
 
@@ -65,6 +65,7 @@ impl ReplyBody {
                 event_type,
                 payload,
             } => event_frame(event_type, payload),
+            Message::ClockDelta => event_frame("contentBlockDelta", clock_delta_payload()),
             Message::Metadata {
                 input_tokens,
                 output_tokens,

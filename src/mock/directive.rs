@@ -63,6 +63,9 @@ fn reply(words: &[&str], rest: &str) -> Option<Reply> {
         "long" => Reply::Long {
             deltas: count(args)?,
         },
+        "clock" => Reply::Clock {
+            deltas: count(args)?,
+        },
         "stall" => Reply::Stall {
             after: count(args)?,
         },
@@ -153,6 +156,7 @@ mod tests {
             Some(Duration::from_millis(5))
         );
         assert_eq!(valid("[mock:cut 3]").0, Reply::Cut { after: 3 });
+        assert_eq!(valid("[mock:clock 7]").0, Reply::Clock { deltas: 7 });
         assert_eq!(
             valid("[mock:end-without-stop 0]").0,
             Reply::EndWithoutStop { after: 0 }

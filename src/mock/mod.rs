@@ -67,6 +67,7 @@
 //! | `[mock:reasoning]` | [`Reply::Reasoning`] |
 //! | `[mock:metadata-first]` | [`Reply::MetadataFirst`] |
 //! | `[mock:long N]` | [`Reply::Long`] with `N` deltas |
+//! | `[mock:clock N]` | [`Reply::Clock`] with `N` deltas |
 //! | `[mock:stall N]` | [`Reply::Stall`] after `N` deltas |
 //! | `[mock:http-error STATUS Type message…]` | [`Reply::HttpError`], e.g. `[mock:http-error 429 ThrottlingException]` (status 400–599) |
 //! | `[mock:stream-error N type message…]` | [`Reply::StreamError`], e.g. `[mock:stream-error 2 throttlingException]` |

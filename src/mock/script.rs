@@ -41,6 +41,14 @@ pub enum Reply {
         /// How many text deltas to send.
         deltas: usize,
     },
+    /// `deltas` text deltas that each carry the wall-clock time the mock sent it:
+    /// `"t{microseconds since the Unix epoch} "`, e.g. `"t1764135600123456 "`. A client on
+    /// the same host subtracts it from the time it reads the delta: the delta's latency
+    /// through everything in between, whatever the processes.
+    Clock {
+        /// How many text deltas to send.
+        deltas: usize,
+    },
     /// `after` text deltas `"tok{i} "`, then nothing more: the connection stays open until the
     /// client leaves (counted in [`MockBedrock::streams_abandoned`](super::MockBedrock::streams_abandoned)).
     Stall {
@@ -69,8 +77,9 @@ pub enum Reply {
         /// The exception message.
         message: String,
     },
-    /// `after` text deltas `"tok{i} "`, then the TCP connection is closed without the final
-    /// chunk of the chunked body: the SDK reports a transport error.
+    /// `after` text deltas `"tok{i} "`, then the body breaks off: over HTTP/1.1 the TCP
+    /// connection is closed without the final chunk of the chunked body, over HTTP/2 the
+    /// stream is reset. Either way the SDK reports a transport error.
     Cut {
         /// How many text deltas to send before closing the connection.
         after: usize,
@@ -158,6 +167,18 @@ impl Reply {
                         ]),
                 )
             }
+            Reply::Clock { deltas } => {
+                let deltas = *deltas;
+                Box::new(
+                    std::iter::once(message_start())
+                        .chain((0..deltas).map(|_| Step::Send(Message::ClockDelta)))
+                        .chain((deltas > 0).then(|| block_stop(0)))
+                        .chain([
+                            message_stop("end_turn"),
+                            metadata(input_tokens, deltas as u64),
+                        ]),
+                )
+            }
             Reply::Stall { after } => partial(*after, Step::Stall),
             Reply::Cut { after } => partial(*after, Step::Cut),
             Reply::EndWithoutStop { after } => {
@@ -216,6 +237,8 @@ pub(crate) enum Message {
         event_type: &'static str,
         payload: Value,
     },
+    /// A text delta at index 0 of the wall-clock time it is sent, for [`Reply::Clock`].
+    ClockDelta,
     /// The `metadata` event; its `latencyMs` is measured when it is sent.
     Metadata {
         input_tokens: u64,
@@ -349,6 +372,14 @@ fn text_delta(index: u32, text: String) -> Step {
         "contentBlockDelta",
         json!({ "contentBlockIndex": index, "delta": { "text": text } }),
     )
+}
+
+/// The payload of a [`Message::ClockDelta`] sent now.
+pub(crate) fn clock_delta_payload() -> Value {
+    let micros = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_micros());
+    json!({ "contentBlockIndex": 0, "delta": { "text": format!("t{micros} ") } })
 }
 
 fn numbered_deltas(count: usize) -> impl Iterator<Item = Step> + Send {
