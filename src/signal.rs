@@ -41,7 +41,8 @@ impl Signal {
     /// Whether the signal has fired. Polls the future only if it has woken since the last
     /// check; either way the task of `cx` is woken when it next wakes.
     pub(crate) fn fired(&mut self, cx: &Context<'_>) -> bool {
-        // Registered before the flag is read: a wake in between finds this task.
+        // Registered before the flag is read: a wake in between finds this task. (A wake
+        // takes the registered waker with it, so this registers at every check.)
         self.wake.task.register(cx.waker());
         if !self.wake.woken.swap(false, Ordering::AcqRel) {
             return false;
@@ -115,5 +116,53 @@ mod tests {
         );
         assert!(signal.fired(&cx));
         assert_eq!(polls.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn a_new_task_waker_gets_the_wake() {
+        let (sender, receiver) = tokio::sync::oneshot::channel::<()>();
+        let mut signal = Signal::new(async move {
+            let _ = receiver.await;
+        });
+        let (first, second) = (
+            Arc::new(Count(AtomicUsize::new(0))),
+            Arc::new(Count(AtomicUsize::new(0))),
+        );
+        let first_waker = Waker::from(Arc::clone(&first));
+        let second_waker = Waker::from(Arc::clone(&second));
+        assert!(!signal.fired(&Context::from_waker(&first_waker)));
+        assert!(!signal.fired(&Context::from_waker(&second_waker)));
+
+        sender.send(()).unwrap();
+        assert_eq!(first.0.load(Ordering::SeqCst), 0);
+        assert_eq!(second.0.load(Ordering::SeqCst), 1);
+        assert!(signal.fired(&Context::from_waker(&second_waker)));
+    }
+
+    #[test]
+    fn every_wake_reaches_the_task_not_only_the_first() {
+        let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel::<()>();
+        let mut signal = Signal::new(async move {
+            for _ in 0..2 {
+                receiver.recv().await;
+            }
+        });
+        let task = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(Arc::clone(&task));
+        let cx = Context::from_waker(&waker);
+        assert!(!signal.fired(&cx));
+
+        sender.send(()).unwrap();
+        assert_eq!(task.0.load(Ordering::SeqCst), 1);
+        assert!(!signal.fired(&cx), "one of two messages");
+        assert!(!signal.fired(&cx));
+
+        sender.send(()).unwrap();
+        assert_eq!(
+            task.0.load(Ordering::SeqCst),
+            2,
+            "the second wake is not lost"
+        );
+        assert!(signal.fired(&cx));
     }
 }

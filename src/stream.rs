@@ -201,7 +201,7 @@ where
         if this.frames == &0 && this.buffer.is_empty() {
             if let Some(comment) = this.options.opening_comment.as_deref() {
                 frame::comment(this.buffer, comment);
-                return Poll::Ready(Some(Ok(emit(&mut this))));
+                return Poll::Ready(Some(Ok(emit(&mut this, started))));
             }
         }
         loop {
@@ -230,7 +230,7 @@ where
                     {
                         *this.first_token = Some(now - started);
                     }
-                    return Poll::Ready(Some(Ok(emit(&mut this))));
+                    return Poll::Ready(Some(Ok(emit(&mut this, now))));
                 }
                 Poll::Ready(Some(Err(error))) => {
                     this.encoder.fail(&error.into(), this.buffer);
@@ -241,6 +241,14 @@ where
                     return end(&mut this);
                 }
                 Poll::Pending => {}
+            }
+
+            // Deadlines only move later (activity pushes the idle and heartbeat ones), so
+            // while the timer is armed and has not fired, nothing can be due yet.
+            if let Some(timer) = this.timer.as_mut() {
+                if timer.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
             }
 
             let now = Instant::now();
@@ -271,7 +279,7 @@ where
             }
             if heartbeat_at.is_some_and(|at| now >= at) {
                 this.encoder.heartbeat(this.buffer);
-                return Poll::Ready(Some(Ok(emit(&mut this))));
+                return Poll::Ready(Some(Ok(emit(&mut this, now))));
             }
 
             let Some(next) = [deadline, idle_deadline, heartbeat_at]
@@ -281,10 +289,9 @@ where
             else {
                 return Poll::Pending;
             };
-            // The timer is re-armed only when it would fire too late: activity
-            // moves the deadlines later, and an early wake-up costs one loop.
+            // The timer fired or was never armed: arm it for the next deadline. Activity
+            // before then moves the deadlines later; an early wake-up costs one loop.
             match this.timer.as_mut() {
-                Some(timer) if timer.deadline() <= next && timer.deadline() > now => {}
                 Some(timer) => timer.as_mut().reset(next),
                 None => *this.timer = Some(Box::pin(tokio::time::sleep_until(next))),
             }
@@ -295,19 +302,19 @@ where
     }
 }
 
-/// Takes the buffered bytes as one frame.
-fn emit<S, D>(this: &mut SseStreamProj<'_, S, D>) -> Bytes {
+/// Takes the buffered bytes as one frame, sent `now`.
+fn emit<S, D>(this: &mut SseStreamProj<'_, S, D>, now: Instant) -> Bytes {
     let frame = this.buffer.split().freeze();
     *this.frames += 1;
     *this.bytes += frame.len() as u64;
-    *this.last_frame = Instant::now();
+    *this.last_frame = now;
     frame
 }
 
 /// Sends the terminal frame, if there is one, and reports the summary.
 fn end<S, D>(this: &mut SseStreamProj<'_, S, D>) -> Poll<Option<Result<Bytes, Infallible>>> {
     *this.ended = true;
-    let frame = (!this.buffer.is_empty()).then(|| emit(this));
+    let frame = (!this.buffer.is_empty()).then(|| emit(this, Instant::now()));
     report(this);
     Poll::Ready(frame.map(Ok))
 }
