@@ -94,11 +94,28 @@ struct StreamReport {
     gaps: Vec<u32>,
     /// Microseconds from the mock sending each delta to the tool reading it.
     latencies: Vec<u32>,
+    deltas: usize,
+    last_delta: Option<Instant>,
 }
 
 impl StreamReport {
+    /// Records a delta of `text` read at `at` (`wall` on the system clock), of a stream
+    /// requested at `started`.
+    fn delta(&mut self, text: &[u8], started: Instant, at: Instant, wall: SystemTime) {
+        self.deltas += 1;
+        self.latencies.extend(latency(text, wall));
+        match self.last_delta {
+            None => self.first_delta = Some(at - started),
+            Some(last) => self
+                .gaps
+                .push(u32::try_from((at - last).as_micros()).unwrap_or(u32::MAX)),
+        }
+        self.last_delta = Some(at);
+    }
+
     /// A stream that ended early, or without its end marker, failed.
-    fn require_complete(&mut self, done: bool, deltas: usize, expected: usize) {
+    fn require_complete(&mut self, done: bool, expected: usize) {
+        let deltas = self.deltas;
         if self.failure.is_none() && (!done || deltas != expected) {
             self.failure = Some(format!(
                 "ended after {deltas} of {expected} deltas, done: {done}"
@@ -148,8 +165,6 @@ async fn one_stream(client: reqwest::Client, args: Arc<Args>, open: Arc<Open>) -
     }
     let mut body = response.bytes_stream();
     let mut pending: Vec<u8> = Vec::new();
-    let mut deltas = 0;
-    let mut last_delta: Option<Instant> = None;
     let mut done = false;
     let mut opened = false;
     while let Some(chunk) = body.next().await {
@@ -178,22 +193,14 @@ async fn one_stream(client: reqwest::Client, args: Arc<Args>, open: Arc<Open>) -
             } else if event.starts_with(b"event: error") {
                 report.failure = Some(String::from_utf8_lossy(&event).trim().to_owned());
             } else if let Some(text) = event.strip_prefix(b"data: ") {
-                deltas += 1;
-                report.latencies.extend(latency(text, wall));
-                match last_delta {
-                    None => report.first_delta = Some(at - started),
-                    Some(last) => report
-                        .gaps
-                        .push(u32::try_from((at - last).as_micros()).unwrap_or(u32::MAX)),
-                }
-                last_delta = Some(at);
+                report.delta(text, started, at, wall);
             }
         }
     }
     if opened {
         open.closed();
     }
-    report.require_complete(done, deltas, args.deltas);
+    report.require_complete(done, args.deltas);
     report
 }
 
@@ -232,8 +239,7 @@ async fn one_floor_stream(
     };
     report.first_byte = Some(started.elapsed());
     open.opened();
-    let (mut deltas, mut done) = (0, false);
-    let mut last_delta: Option<Instant> = None;
+    let mut done = false;
     loop {
         let event = match output.stream.recv().await {
             Ok(Some(event)) => event,
@@ -245,27 +251,17 @@ async fn one_floor_stream(
         };
         let (at, wall) = (Instant::now(), SystemTime::now());
         match event {
-            ConverseStreamOutput::ContentBlockDelta(delta)
-                if matches!(delta.delta, Some(ContentBlockDelta::Text(_))) =>
-            {
-                deltas += 1;
+            ConverseStreamOutput::ContentBlockDelta(delta) => {
                 if let Some(ContentBlockDelta::Text(text)) = &delta.delta {
-                    report.latencies.extend(latency(text.as_bytes(), wall));
+                    report.delta(text.as_bytes(), started, at, wall);
                 }
-                match last_delta {
-                    None => report.first_delta = Some(at - started),
-                    Some(last) => report
-                        .gaps
-                        .push(u32::try_from((at - last).as_micros()).unwrap_or(u32::MAX)),
-                }
-                last_delta = Some(at);
             }
             ConverseStreamOutput::MessageStop(_) => done = true,
             _ => {}
         }
     }
     open.closed();
-    report.require_complete(done, deltas, args.deltas);
+    report.require_complete(done, args.deltas);
     report
 }
 
