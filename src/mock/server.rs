@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures_util::future;
 use http_body_util::{BodyExt, Either, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{HeaderName, HeaderValue, CONTENT_TYPE};
@@ -87,23 +88,23 @@ async fn serve_connection<S>(
     let io = TokioIo::new(stream);
     let max_concurrent_streams = shared.max_concurrent_streams;
     let service = service_fn(move |request| answer(request, Arc::clone(&shared)));
-    if h2 {
+    let connection = if h2 {
         // A stream the client resets drops its reply body, as a closed connection does.
-        let connection = http2::Builder::new(TokioExecutor::new())
-            .max_concurrent_streams(max_concurrent_streams)
-            .serve_connection(io, service);
-        tokio::select! {
-            _ = connection => {}
-            _ = shutdown.changed() => {}
-        }
-        return;
-    }
-    // `half_close(false)` (hyper's default, spelled out because abandonment detection relies
-    // on it): a client EOF in the middle of a response ends the connection, which drops the
-    // reply body even while it is stalled and writes nothing.
-    let connection = http1::Builder::new()
-        .half_close(false)
-        .serve_connection(io, service);
+        future::Either::Left(
+            http2::Builder::new(TokioExecutor::new())
+                .max_concurrent_streams(max_concurrent_streams)
+                .serve_connection(io, service),
+        )
+    } else {
+        // `half_close(false)` (hyper's default, spelled out because abandonment detection
+        // relies on it): a client EOF in the middle of a response ends the connection, which
+        // drops the reply body even while it is stalled and writes nothing.
+        future::Either::Right(
+            http1::Builder::new()
+                .half_close(false)
+                .serve_connection(io, service),
+        )
+    };
     tokio::select! {
         // A client that leaves mid-stream makes the connection end with an error: expected.
         _ = connection => {}
