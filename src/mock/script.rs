@@ -155,29 +155,10 @@ impl Reply {
             }
             Reply::ToolUse => tool_use(input_tokens),
             Reply::Reasoning => reasoning(input_tokens),
-            Reply::Long { deltas } => {
-                let deltas = *deltas;
-                Box::new(
-                    std::iter::once(message_start())
-                        .chain(numbered_deltas(deltas))
-                        .chain((deltas > 0).then(|| block_stop(0)))
-                        .chain([
-                            message_stop("end_turn"),
-                            metadata(input_tokens, deltas as u64),
-                        ]),
-                )
-            }
+            Reply::Long { deltas } => lazy_text(numbered_deltas(*deltas), *deltas, input_tokens),
             Reply::Clock { deltas } => {
-                let deltas = *deltas;
-                Box::new(
-                    std::iter::once(message_start())
-                        .chain((0..deltas).map(|_| Step::Send(Message::ClockDelta)))
-                        .chain((deltas > 0).then(|| block_stop(0)))
-                        .chain([
-                            message_stop("end_turn"),
-                            metadata(input_tokens, deltas as u64),
-                        ]),
-                )
+                let clock_deltas = (0..*deltas).map(|_| Step::Send(Message::ClockDelta));
+                lazy_text(clock_deltas, *deltas, input_tokens)
             }
             Reply::Stall { after } => partial(*after, Step::Stall),
             Reply::Cut { after } => partial(*after, Step::Cut),
@@ -297,6 +278,23 @@ fn complete_text(
 }
 
 /// `after` numbered text deltas, then `last`.
+/// A complete text reply of `count` deltas at index 0, produced as they are sent.
+fn lazy_text(
+    deltas: impl Iterator<Item = Step> + Send + 'static,
+    count: usize,
+    input_tokens: u64,
+) -> Script {
+    Box::new(
+        std::iter::once(message_start())
+            .chain(deltas)
+            .chain((count > 0).then(|| block_stop(0)))
+            .chain([
+                message_stop("end_turn"),
+                metadata(input_tokens, count as u64),
+            ]),
+    )
+}
+
 fn partial(after: usize, last: Step) -> Script {
     Box::new(
         std::iter::once(message_start())
